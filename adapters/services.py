@@ -1,0 +1,82 @@
+"""The composition root: the application service, the views, and the workers that follow the
+store, opened together from one Settings object. The API and the CLI build on this."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, TypeVar
+
+from adapters.feed import head
+from adapters.runner import Runner
+from adapters.settings import Settings
+from adapters.store import datastore_of, open_application
+from adapters.views.registry import READ_MODELS, build
+from domain.application import Lifeline
+from projections.base import ReadModel, View
+
+TView = TypeVar("TView", bound=View)
+
+
+class Worker(Protocol):
+    """Anything that follows the store in the background (a view runner, the relay...)."""
+
+    name: str
+
+    def start(self) -> Any: ...
+    def stop(self, timeout: float = ...) -> None: ...
+    def position(self) -> int: ...
+
+
+class Services:
+    def __init__(self, settings: Settings, app: Lifeline | None = None) -> None:
+        self.settings = settings
+        self.app = app or open_application(settings)
+        self.datastore = datastore_of(self.app)
+        self.models: dict[str, ReadModel[Any]] = {
+            name: build(name, self.datastore) for name in READ_MODELS
+        }
+        self.runners: dict[str, Runner] = {}
+        self.workers: list[Worker] = []
+
+    def view(self, name: str, kind: type[TView]) -> TView:
+        view = self.models[name].view
+        if not isinstance(view, kind):
+            raise TypeError(f"view {name} is a {type(view).__name__}, not {kind.__name__}")
+        return view
+
+    def start_projections(self, names: Iterable[str] | None = None) -> None:
+        for name in names or READ_MODELS:
+            if name not in self.runners:
+                self.runners[name] = Runner(self.app, self.models[name]).start()
+
+    def add_worker(self, worker: Worker) -> None:
+        self.workers.append(worker)
+        worker.start()
+
+    def wait_for(self, position: int | None, names: Iterable[str], timeout: float = 5.0) -> None:
+        """Blocks until the named views have applied the event at `position` (read your write)."""
+        if position is None:
+            return
+        for name in names:
+            self.models[name].view.wait(self.app.name, position, timeout=timeout)
+
+    def positions(self) -> dict[str, int]:
+        """Each view's and worker's position in the store."""
+        result = {
+            name: model.view.max_tracking_id(self.app.name) or 0
+            for name, model in self.models.items()
+        }
+        result.update({w.name: w.position() for w in self.workers})
+        return result
+
+    def lags(self) -> dict[str, int]:
+        """How many stored events each view and worker has yet to apply."""
+        newest = head(self.app)
+        return {name: max(0, newest - p) for name, p in self.positions().items()}
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        for runner in self.runners.values():
+            runner.stop()
+        self.app.close()
