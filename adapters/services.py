@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
+from uuid import UUID
 
 from adapters.feed import head
 from adapters.runner import Runner
 from adapters.settings import Settings
 from adapters.store import datastore_of, open_application
+from adapters.telemetry import HealthSample, TelemetryBook
 from adapters.views.registry import READ_MODELS, build
 from domain.application import Lifeline
 from projections.base import ReadModel, View
@@ -37,6 +39,8 @@ class Services:
         }
         self.runners: dict[str, Runner] = {}
         self.workers: list[Worker] = []
+        # Latest health sample per instance, filled by whoever samples the runtimes.
+        self.health = TelemetryBook()
 
     def view(self, name: str, kind: type[TView]) -> TView:
         view = self.models[name].view
@@ -48,6 +52,11 @@ class Services:
         for name in names or READ_MODELS:
             if name not in self.runners:
                 self.runners[name] = Runner(self.app, self.models[name]).start()
+
+    def start_workers(self) -> None:
+        """Everything that follows the store in this process: the views, and the relay and
+        provisioner where settings ask for them."""
+        self.start_projections()
 
     def add_worker(self, worker: Worker) -> None:
         self.workers.append(worker)
@@ -73,6 +82,17 @@ class Services:
         """How many stored events each view and worker has yet to apply."""
         newest = head(self.app)
         return {name: max(0, newest - p) for name, p in self.positions().items()}
+
+    def telemetry(self, instance_id: UUID) -> HealthSample | None:
+        return self.health.get(instance_id)
+
+    def provisioning_logs(self, instance_id: UUID) -> list[dict[str, Any]]:  # noqa: ARG002
+        """The provisioning stages logged for an instance, oldest first."""
+        return []
+
+    def push_model_policy(self, instance_id: UUID, policy: dict[str, Any]) -> tuple[bool, str]:  # noqa: ARG002
+        """Sends a new model policy to the instance's runtime, if one runs here."""
+        return False, "stored; no runtime provider runs in this process"
 
     def close(self) -> None:
         for worker in self.workers:

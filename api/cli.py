@@ -34,6 +34,10 @@ def _register() -> None:
     for command in (history, replay, project, rebuild):
         cli.add_command(command)
     # Further command modules register below, one line each.
+    from api.cli_serve import keys, serve  # noqa: PLC0415
+
+    cli.add_command(serve)
+    cli.add_command(keys)
 
 
 def main() -> None:

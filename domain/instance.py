@@ -407,14 +407,24 @@ class Instance(Aggregate):
     # -- deletion -----------------------------------------------------------------------------
 
     def request_deletion(self, at: datetime) -> bool:
-        """Moves to `deleting`; False when it is already deleting or deleted."""
+        """Moves to `deleting`; False when it is already deleting or deleted.
+
+        A teardown that failed left the instance `deleting` with the error; asking again then
+        records a new request, so the provisioner tries the teardown once more.
+        """
         if self._check("delete"):
+            self._deletion_requested(timestamp=at)
+            return True
+        if self.status == Status.DELETING and self.error_code == "teardown_failed":
             self._deletion_requested(timestamp=at)
             return True
         return False
 
     @event("DeletionRequested")
     def _deletion_requested(self, timestamp: datetime) -> None:
+        if self.error_code == "teardown_failed":
+            self.error_code = None
+            self.error_message = None
         self._set_status(Status.DELETING, timestamp)
 
     def record_deletion_failure(self, message: str, at: datetime) -> None:
