@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_403_FORBIDDEN,
@@ -90,6 +90,9 @@ def _kind(message: str) -> str:
 
 
 def http_error(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if type(exc) is ClientException:
+        # Litestar raises the bare class only when the body cannot be decoded at all.
+        return problem(HTTP_400_BAD_REQUEST, f"malformed request body: {exc.detail}")
     extra = exc.extra if isinstance(exc.extra, dict) else {}
     return problem(exc.status_code, exc.detail, **extra)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -53,9 +54,9 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-@pytest.fixture
-def pg_db_url(pg_url: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+@contextmanager
+def fresh_database(pg_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards."""
     name = f"lifeline_t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -64,6 +65,13 @@ def pg_db_url(pg_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_db_url(pg_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    with fresh_database(pg_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
