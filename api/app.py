@@ -17,6 +17,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from adapters.api_keys import ApiKeyStore, bootstrap
 from adapters.services import Services
 from adapters.settings import Settings, get_settings
+from api.agent_tool import instance_tool
 from api.deps import provide_scope, provide_services
 from api.errors import EXCEPTION_HANDLERS
 from api.instance_settings import InstanceSettingsController
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 services.close()
 
     return Litestar(
-        route_handlers=[*CONTROLLERS, health, ready],
+        route_handlers=[*CONTROLLERS, instance_tool, health, ready],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "caller": Provide(provide_scope, sync_to_thread=False),

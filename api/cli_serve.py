@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 import uvicorn
 
@@ -38,9 +41,14 @@ def keys() -> None:
     """Create, list and revoke API keys."""
 
 
-def _store() -> ApiKeyStore:
+@contextmanager
+def _store() -> Iterator[ApiKeyStore]:
+    # The application owns the connection pool; it must outlive the key store's use of it.
     app = open_application(get_settings())
-    return ApiKeyStore(datastore_of(app))
+    try:
+        yield ApiKeyStore(datastore_of(app))
+    finally:
+        app.close()
 
 
 @keys.command("create")
@@ -49,7 +57,8 @@ def _store() -> ApiKeyStore:
 @click.option("--user", default=None, help="the user a member key acts for")
 def create_key(tenant: str, role: str, user: str | None) -> None:
     """Print a new key once, alone on standard output (details go to standard error)."""
-    record, secret = _store().create(tenant, role, user)
+    with _store() as store:
+        record, secret = store.create(tenant, role, user)
     click.echo(
         f"created key {record.id}: tenant {tenant}, role {role}, user {user or '-'}", err=True
     )
@@ -60,7 +69,9 @@ def create_key(tenant: str, role: str, user: str | None) -> None:
 @click.option("--tenant", default=None)
 def list_keys(tenant: str | None) -> None:
     """List keys (ids, tenants and roles; never the keys themselves)."""
-    for record in _store().list(tenant):
+    with _store() as store:
+        records = store.list(tenant)
+    for record in records:
         state = f"revoked {record.revoked_at}" if record.revoked_at else "active"
         click.echo(
             f"{record.id}\t{record.tenant_id}\t{record.role}\t{record.user_id or '-'}\t"
@@ -72,5 +83,6 @@ def list_keys(tenant: str | None) -> None:
 @click.argument("key_id")
 def revoke_key(key_id: str) -> None:
     """Revoke a key by its id (from `lifeline keys list`)."""
-    record = _store().revoke(key_id)
+    with _store() as store:
+        record = store.revoke(key_id)
     click.echo(f"revoked key {record.id} of tenant {record.tenant_id}", err=True)

@@ -60,10 +60,12 @@ class InstancesController(Controller):
         cursor: Annotated[str | None, Parameter(max_length=100)] = None,
     ) -> InstanceList:
         """List the tenant's instances, newest first, filtered and paginated."""
+        if not caller.is_admin and user_id not in {None, caller.user_id}:
+            # Members only ever see their own instances.
+            return InstanceList(instances=[], total=0, next_cursor=None, limit=limit, offset=offset)
         query = InstanceQuery(
             tenant_id=caller.tenant_id,
             site_id=site_id,
-            # Members only ever see their own instances.
             user_id=user_id if caller.is_admin else caller.user_id,
             status=status,
             instance_type=instance_type,
