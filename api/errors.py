@@ -40,7 +40,8 @@ FAMILY_STATUS: tuple[tuple[type[DomainError], int], ...] = (
 
 
 def problem(status: int, detail: Any, **extra: Any) -> Response[dict[str, Any]]:
-    return Response({"detail": detail, **extra}, status_code=status, media_type=MediaType.JSON)
+    body = {"status_code": status, "detail": detail, **extra}
+    return Response(body, status_code=status, media_type=MediaType.JSON)
 
 
 def invalid(loc: list[str | int], msg: str, kind: str = "value_error") -> Response[dict[str, Any]]:
