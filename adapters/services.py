@@ -15,6 +15,7 @@ from adapters.telemetry import HealthSample, TelemetryBook
 from adapters.views.registry import READ_MODELS, build
 from domain.application import Lifeline
 from projections.base import ReadModel, View
+from projections.instances import InstanceRow, InstancesView
 
 TView = TypeVar("TView", bound=View)
 
@@ -82,6 +83,10 @@ class Services:
         """How many stored events each view and worker has yet to apply."""
         newest = head(self.app)
         return {name: max(0, newest - p) for name, p in self.positions().items()}
+
+    def instance_row(self, instance_id: UUID) -> InstanceRow | None:
+        view = self.models["instances"].view
+        return view.get_row(instance_id) if isinstance(view, InstancesView) else None
 
     def telemetry(self, instance_id: UUID) -> HealthSample | None:
         return self.health.get(instance_id)

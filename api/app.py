@@ -20,6 +20,7 @@ from adapters.settings import Settings, get_settings
 from api.agent_tool import instance_tool
 from api.deps import provide_scope, provide_services
 from api.errors import EXCEPTION_HANDLERS
+from api.event_stream import instance_stream, tenant_stream
 from api.instance_settings import InstanceSettingsController
 from api.instances import InstancesController
 from api.lifecycle import LifecycleController
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 services.close()
 
     return Litestar(
-        route_handlers=[*CONTROLLERS, instance_tool, health, ready],
+        route_handlers=[*CONTROLLERS, instance_tool, tenant_stream, instance_stream, health, ready],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "caller": Provide(provide_scope, sync_to_thread=False),

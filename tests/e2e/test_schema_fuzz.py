@@ -13,8 +13,8 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from tests.e2e.conftest import LiveApi
 from tests.e2e.helpers import create
 
-# Long-polling waits up to a minute by design; fuzzing it would only measure patience.
-SLOW_OPERATIONS = ("waitForStatus",)
+# Long polls and live streams stay open by design; fuzzing them would only measure patience.
+SLOW_OPERATIONS = ("waitForStatus", "streamTenantEvents", "streamInstanceEvents")
 
 
 @pytest.fixture(scope="module")
