@@ -48,6 +48,9 @@ def store_env(settings: Settings) -> dict[str, str]:
         "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
         "CIPHER_KEY": cipher_key(settings),
         Lifeline.SNAPSHOT_INTERVAL: str(settings.snapshot_interval),
+        # Recently used aggregates stay in memory and are fast-forwarded with newer events
+        # (from any process) on load, so a command rarely re-reads and decrypts a stream.
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
     }
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
@@ -73,8 +76,9 @@ def store_env(settings: Settings) -> dict[str, str]:
         POSTGRES_PORT=str(parts.port or 5432),
         POSTGRES_USER=unquote(parts.username or "postgres"),
         POSTGRES_PASSWORD=unquote(parts.password or ""),
-        POSTGRES_POOL_SIZE="4",
-        POSTGRES_MAX_OVERFLOW="16",
+        # Enough for the API's worker threads (40) without queueing for a connection.
+        POSTGRES_POOL_SIZE="8",
+        POSTGRES_MAX_OVERFLOW="32",
         POSTGRES_CONNECT_TIMEOUT="10",
         POSTGRES_LOCK_TIMEOUT="10",
         POSTGRES_PRE_PING="y",

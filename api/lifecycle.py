@@ -16,7 +16,7 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_408_REQUEST_TIMEOUT
 
 from adapters.services import Services
-from api.deps import expected_version, instances_view, require_admin, settle
+from api.deps import expected_version, instances_view, require_admin
 from api.schemas import (
     ByKey,
     CleanupAnswer,
@@ -53,7 +53,6 @@ class LifecycleController(Controller):
         result = action(services.app)(
             caller, instance_id, expected_version=expected_version(request)
         )
-        settle(services, result)
         status = result.status or ""
         return StatusAnswer(
             instance_id=instance_id,

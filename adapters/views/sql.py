@@ -23,6 +23,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from projections.base import Step, View
 
+DATABASE_LOOK_INTERVAL = 0.05
 Row = Any  # sqlite3.Row or a psycopg dict row: both index by column name
 
 
@@ -56,6 +57,8 @@ class SQLView(View):
         self.prefix = self.name + suffix
         self._sql_cache: dict[str, str] = {}
         self._changed = threading.Condition()
+        # Positions applied by this process: waiting on a local runner costs no query.
+        self._applied: dict[str, int] = {}
 
     # -- SQL plumbing ---------------------------------------------------------------------
 
@@ -172,6 +175,8 @@ class SQLView(View):
                     application_name,
                 )
         with self._changed:
+            if last > self._applied.get(application_name, 0):
+                self._applied[application_name] = last
             self._changed.notify_all()
 
     @abstractmethod
@@ -185,19 +190,30 @@ class SQLView(View):
         timeout: float = 1.0,
         interrupt: threading.Event | None = None,
     ) -> None:
-        # The library polls from 100 ms up; reading your own write should cost milliseconds.
+        # The library polls the database from 100 ms up; reading your own write should cost
+        # milliseconds, and many waiting requests must not each hold a connection to poll.
+        # A runner in this process wakes us directly; one in another process is seen by
+        # looking at the tracking table now and then.
+        if notification_id is None:
+            return
         deadline = time.monotonic() + timeout
-        interval = 0.002
-        while not self.has_tracking_id(application_name, notification_id):
-            remaining = deadline - time.monotonic()
+        local = application_name in self._applied
+        next_look = deadline - timeout + (DATABASE_LOOK_INTERVAL if local else 0.0)
+        while self._applied.get(application_name, 0) < notification_id:
+            now = time.monotonic()
+            if now >= next_look:
+                if self.has_tracking_id(application_name, notification_id):
+                    return
+                next_look = now + DATABASE_LOOK_INTERVAL
+            remaining = deadline - now
             if remaining <= 0:
                 msg = f"view {self.name} did not reach position {notification_id} in {timeout}s"
                 raise TimeoutError(msg)
             if interrupt is not None and interrupt.is_set():
                 return
             with self._changed:
-                self._changed.wait(min(interval, remaining))
-            interval = min(interval * 2, 0.05)
+                if self._applied.get(application_name, 0) < notification_id:
+                    self._changed.wait(min(DATABASE_LOOK_INTERVAL, remaining))
 
     # -- rebuild: build aside, then swap ------------------------------------------------------
 

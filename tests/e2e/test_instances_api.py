@@ -9,6 +9,7 @@ import httpx
 
 from tests.e2e.conftest import LiveApi
 from tests.e2e.helpers import create, running, total
+from tests.services import wait_until
 
 
 def test_a_created_instance_is_listed_and_readable_at_once(admin: httpx.Client) -> None:
@@ -105,8 +106,19 @@ def test_lifecycle_actions_follow_the_status_machine(api: LiveApi, admin: httpx.
     assert admin.post(f"{base}/restart").json()["status"] in {"restarting", "running"}
     waited = admin.get(f"{base}/wait", params={"status": "running", "timeout": 10})
     assert waited.status_code == 200
-    listed = admin.get("/v1/instances", params={"status": "running"}).json()
-    assert instance_id in [i["id"] for i in listed["instances"]]
+    # Lists follow the store within milliseconds; an action's answer carries the new status.
+    wait_until(
+        lambda: (
+            instance_id
+            in [
+                i["id"]
+                for i in admin.get("/v1/instances", params={"status": "running"}).json()[
+                    "instances"
+                ]
+            ]
+        ),
+        message="the list to show the instance running",
+    )
 
 
 def test_wait_times_out_with_408(api: LiveApi, admin: httpx.Client) -> None:
