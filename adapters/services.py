@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
+import msgspec
+
 from adapters.feed import head
 from adapters.runner import Runner
 from adapters.settings import Settings
@@ -16,6 +18,7 @@ from adapters.views.registry import READ_MODELS, build
 from domain.application import Lifeline
 from projections.base import ReadModel, View
 from projections.instances import InstanceRow, InstancesView
+from projections.logs import PROVISIONING, LogQuery, LogsView
 
 TView = TypeVar("TView", bound=View)
 
@@ -91,9 +94,13 @@ class Services:
     def telemetry(self, instance_id: UUID) -> HealthSample | None:
         return self.health.get(instance_id)
 
-    def provisioning_logs(self, instance_id: UUID) -> list[dict[str, Any]]:  # noqa: ARG002
+    def provisioning_logs(self, instance_id: UUID) -> list[dict[str, Any]]:
         """The provisioning stages logged for an instance, oldest first."""
-        return []
+        view = self.models["logs"].view
+        if not isinstance(view, LogsView):
+            return []
+        page = view.list_logs(LogQuery(instance_id=instance_id, log_type=PROVISIONING, limit=200))
+        return [msgspec.to_builtins(row) for row in page.logs]
 
     def push_model_policy(self, instance_id: UUID, policy: dict[str, Any]) -> tuple[bool, str]:  # noqa: ARG002
         """Sends a new model policy to the instance's runtime, if one runs here."""

@@ -17,6 +17,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from adapters.api_keys import ApiKeyStore, bootstrap
 from adapters.services import Services
 from adapters.settings import Settings, get_settings
+from api.activity import ActivityController
 from api.agent_tool import instance_tool
 from api.deps import provide_scope, provide_services
 from api.errors import EXCEPTION_HANDLERS
@@ -27,7 +28,12 @@ from api.lifecycle import LifecycleController
 from api.system import health, ready
 
 MAX_BODY_BYTES = 1024 * 1024
-CONTROLLERS = (InstancesController, LifecycleController, InstanceSettingsController)
+CONTROLLERS = (
+    InstancesController,
+    LifecycleController,
+    InstanceSettingsController,
+    ActivityController,
+)
 log = logging.getLogger("lifeline")
 
 

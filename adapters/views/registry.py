@@ -6,12 +6,21 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
 from adapters.views.instances import SQLInstancesView
+from adapters.views.logs import SQLLogsView
+from adapters.views.plans import SQLPlansView
 from adapters.views.sql import SQLView
+from adapters.views.usage import SQLUsageView
 from projections.base import ReadModel
 from projections.instances import InstancesProjection
+from projections.logs import LogsProjection
+from projections.plans import PlansProjection
+from projections.usage import UsageProjection
 
 READ_MODELS: dict[str, tuple[type[ReadModel[SQLView]], type[SQLView]]] = {
     "instances": (InstancesProjection, SQLInstancesView),  # type: ignore[dict-item]
+    "logs": (LogsProjection, SQLLogsView),  # type: ignore[dict-item]
+    "plans": (PlansProjection, SQLPlansView),  # type: ignore[dict-item]
+    "usage": (UsageProjection, SQLUsageView),  # type: ignore[dict-item]
 }
 
 

@@ -126,6 +126,17 @@ class SQLView(View):
         self.drop_tables()
         self.create_table()
 
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table, sorted: two views with equal dumps hold the same data."""
+        result: dict[str, list[tuple[Any, ...]]] = {}
+        with self.reading() as c:
+            for suffix in self.tables:
+                c.execute(f"SELECT * FROM {self.prefix}{suffix}")
+                result[suffix] = sorted(
+                    (tuple(str(v) for v in dict(row).values()) for row in c.fetchall()),
+                )
+        return result
+
     # -- tracking -------------------------------------------------------------------------
 
     def insert_tracking(self, tracking: Tracking) -> None:

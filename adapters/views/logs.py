@@ -1,0 +1,78 @@
+"""The `logs` view in SQL (one class serves SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from adapters.views.sql import Cursor, Row, SQLView, parse_time
+from projections.logs import AddLog, LogPage, LogQuery, LogRow, LogsView
+
+COLUMNS = (
+    "id", "instance_id", "tenant_id", "seq", "log_type", "level", "message", "details", "stage",
+    "created_at",
+)  # fmt: skip
+
+
+class SQLLogsView(SQLView, LogsView):
+    name = "logs"
+    schema: ClassVar = (
+        (
+            "CREATE TABLE IF NOT EXISTS {t} ("
+            "id TEXT PRIMARY KEY, instance_id TEXT NOT NULL, tenant_id TEXT, seq BIGINT NOT NULL, "
+            "log_type TEXT NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL, "
+            "details TEXT NOT NULL, stage TEXT, created_at TEXT NOT NULL)"
+        ),
+        "CREATE INDEX IF NOT EXISTS {t}_instance_seq ON {t} (instance_id, seq)",
+    )
+    indexes: ClassVar = ("_instance_seq",)
+
+    def apply_op(self, c: Cursor, op: Any, position: int) -> None:
+        if isinstance(op, AddLog):
+            row = op.row
+            values = [getattr(row, col) for col in COLUMNS]
+            values[COLUMNS.index("seq")] = position
+            values[COLUMNS.index("details")] = json.dumps(row.details, sort_keys=True, default=str)
+            self.run(
+                c,
+                f"INSERT INTO {{t}} ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING",
+                *values,
+            )
+
+    def list_logs(self, query: LogQuery) -> LogPage:
+        where = ["instance_id=?"]
+        params: list[Any] = [query.instance_id]
+        for column in ("log_type", "level", "stage"):
+            value = getattr(query, column)
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        condition = " AND ".join(where)
+        with self.reading() as c:
+            rows = self.run(
+                c,
+                f"SELECT {', '.join(COLUMNS)} FROM {{t}} WHERE {condition} "
+                "ORDER BY seq LIMIT ? OFFSET ?",
+                *params, query.limit, query.offset,
+            ).fetchall()  # fmt: skip
+            total = int(
+                self.run(c, f"SELECT COUNT(*) AS n FROM {{t}} WHERE {condition}", *params)
+                .fetchone()["n"]
+            )  # fmt: skip
+        return LogPage([_row(r) for r in rows], total)
+
+
+def _row(r: Row) -> LogRow:
+    return LogRow(
+        id=r["id"],
+        instance_id=r["instance_id"],
+        tenant_id=r["tenant_id"],
+        seq=int(r["seq"]),
+        log_type=r["log_type"],
+        level=r["level"],
+        message=r["message"],
+        details=json.loads(r["details"]),
+        stage=r["stage"],
+        created_at=parse_time(r["created_at"]),
+    )

@@ -1,0 +1,83 @@
+"""The `plans` view in SQL (one class serves SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from adapters.views.sql import Cursor, Row, SQLView, parse_time
+from projections.plans import AddPlan, ChangePlan, PlanPage, PlanQuery, PlanRow, PlansView
+
+COLUMNS = (
+    "id", "instance_id", "tenant_id", "title", "description", "plan_type", "status", "priority",
+    "instructions", "version", "created_at", "updated_at",
+)  # fmt: skip
+CHANGEABLE = frozenset({"title", "description", "status", "priority", "instructions"})
+
+
+class SQLPlansView(SQLView, PlansView):
+    name = "plans"
+    schema: ClassVar = (
+        (
+            "CREATE TABLE IF NOT EXISTS {t} ("
+            "id TEXT PRIMARY KEY, instance_id TEXT NOT NULL, tenant_id TEXT NOT NULL, "
+            "title TEXT NOT NULL, description TEXT, plan_type TEXT NOT NULL, "
+            "status TEXT NOT NULL, priority BIGINT NOT NULL, instructions TEXT, "
+            "version BIGINT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
+        ),
+        "CREATE INDEX IF NOT EXISTS {t}_instance ON {t} (instance_id, created_at)",
+    )
+    indexes: ClassVar = ("_instance",)
+
+    def apply_op(self, c: Cursor, op: Any, position: int) -> None:
+        if isinstance(op, AddPlan):
+            values = [getattr(op.row, col) for col in COLUMNS]
+            self.run(
+                c,
+                f"INSERT INTO {{t}} ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING",
+                *values,
+            )
+        elif isinstance(op, ChangePlan):
+            fields = {k: v for k, v in op.fields.items() if k in CHANGEABLE}
+            fields.update(version=op.version, updated_at=op.updated_at)
+            assignments = ", ".join(f"{k}=?" for k in fields)
+            self.run(c, f"UPDATE {{t}} SET {assignments} WHERE id=?", *fields.values(), op.id)
+
+    def list_plans(self, query: PlanQuery) -> PlanPage:
+        where = ["instance_id=?"]
+        params: list[Any] = [query.instance_id]
+        for column in ("status", "plan_type"):
+            value = getattr(query, column)
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        condition = " AND ".join(where)
+        with self.reading() as c:
+            rows = self.run(
+                c,
+                f"SELECT {', '.join(COLUMNS)} FROM {{t}} WHERE {condition} "
+                "ORDER BY created_at, id LIMIT ? OFFSET ?",
+                *params, query.limit, query.offset,
+            ).fetchall()  # fmt: skip
+            total = int(
+                self.run(c, f"SELECT COUNT(*) AS n FROM {{t}} WHERE {condition}", *params)
+                .fetchone()["n"]
+            )  # fmt: skip
+        return PlanPage([_row(r) for r in rows], total)
+
+
+def _row(r: Row) -> PlanRow:
+    return PlanRow(
+        id=r["id"],
+        instance_id=r["instance_id"],
+        tenant_id=r["tenant_id"],
+        title=r["title"],
+        description=r["description"],
+        plan_type=r["plan_type"],
+        status=r["status"],
+        priority=int(r["priority"]),
+        instructions=r["instructions"],
+        version=int(r["version"]),
+        created_at=parse_time(r["created_at"]),
+        updated_at=parse_time(r["updated_at"]),
+    )
