@@ -10,8 +10,13 @@ from uuid import UUID
 import msgspec
 
 from adapters.feed import head
+from adapters.providers.base import Provider, RuntimeUnavailableError
+from adapters.providers.local import LocalProvider
+from adapters.providers.simulated import SimulatedProvider
+from adapters.provisioner import Provisioner
 from adapters.runner import Runner
-from adapters.settings import Settings
+from adapters.runtime_client import RuntimeClient
+from adapters.settings import Settings, SettingsError
 from adapters.store import datastore_of, open_application
 from adapters.telemetry import HealthSample, TelemetryBook
 from adapters.views.registry import READ_MODELS, build
@@ -33,6 +38,14 @@ class Worker(Protocol):
     def position(self) -> int: ...
 
 
+def open_provider(settings: Settings) -> Provider:
+    if settings.provider == "local":
+        return LocalProvider(settings.runtime_dir)
+    if settings.provider == "simulated":
+        return SimulatedProvider()
+    raise SettingsError(f"LIFELINE_PROVIDER must be local or simulated, not {settings.provider!r}")
+
+
 class Services:
     def __init__(self, settings: Settings, app: Lifeline | None = None) -> None:
         self.settings = settings
@@ -45,6 +58,8 @@ class Services:
         self.workers: list[Worker] = []
         # Latest health sample per instance, filled by whoever samples the runtimes.
         self.health = TelemetryBook()
+        self.provider = open_provider(settings)
+        self.runtime = RuntimeClient(self.provider)
 
     def view(self, name: str, kind: type[TView]) -> TView:
         view = self.models[name].view
@@ -58,9 +73,21 @@ class Services:
                 self.runners[name] = Runner(self.app, self.models[name]).start()
 
     def start_workers(self) -> None:
-        """Everything that follows the store in this process: the views, and the relay and
-        provisioner where settings ask for them."""
+        """Everything that follows the store in this process: the views, the provisioner,
+        and the relay where settings ask for it."""
         self.start_projections()
+        self.start_provisioner()
+
+    def start_provisioner(self) -> Provisioner:
+        provisioner = Provisioner(
+            self.app,
+            self.provider,
+            self.datastore,
+            self.health,
+            transition_timeout=self.settings.transition_timeout,
+        )
+        self.add_worker(provisioner)
+        return provisioner
 
     def add_worker(self, worker: Worker) -> None:
         self.workers.append(worker)
@@ -102,13 +129,23 @@ class Services:
         page = view.list_logs(LogQuery(instance_id=instance_id, log_type=PROVISIONING, limit=200))
         return [msgspec.to_builtins(row) for row in page.logs]
 
-    def push_model_policy(self, instance_id: UUID, policy: dict[str, Any]) -> tuple[bool, str]:  # noqa: ARG002
-        """Sends a new model policy to the instance's runtime, if one runs here."""
-        return False, "stored; no runtime provider runs in this process"
+    def push_model_policy(self, instance_id: UUID, policy: dict[str, Any]) -> tuple[bool, str]:
+        """Sends a new model policy to the instance's runtime when it is running."""
+        try:
+            status, _ = self.runtime.call(
+                instance_id, "POST", "/api/config", {"model_policy": policy}
+            )
+        except RuntimeUnavailableError as e:
+            return False, f"stored; the runtime gets it when it runs ({e.reason})"
+        if status != 200:  # noqa: PLR2004
+            return False, f"stored; the runtime refused it with status {status}"
+        return True, "stored and pushed to the running runtime"
 
     def close(self) -> None:
         for worker in self.workers:
             worker.stop()
         for runner in self.runners.values():
             runner.stop()
+        self.runtime.close()
+        self.provider.close()
         self.app.close()

@@ -132,9 +132,8 @@ def test_wait_times_out_with_408(api: LiveApi, admin: httpx.Client) -> None:
     assert too_long.status_code == 422
 
 
-def test_put_and_patch_honour_if_match(admin: httpx.Client) -> None:
-    answer = create(admin, name="first", region="eu")
-    url = f"/v1/instances/{answer['instance_id']}"
+def test_put_and_patch_honour_if_match(api: LiveApi, admin: httpx.Client) -> None:
+    url = f"/v1/instances/{running(api, admin, name='first', region='eu')}"
     version = admin.get(url).headers["etag"]
     stale = admin.patch(url, json={"region": "us"}, headers={"If-Match": '"999"'})
     assert stale.status_code == 412
@@ -149,9 +148,8 @@ def test_put_and_patch_honour_if_match(admin: httpx.Client) -> None:
     assert admin.patch(url, json={"region": "us"}, headers={"If-Match": version}).status_code == 412
 
 
-def test_state_as_it_was_at_a_version_or_moment(admin: httpx.Client) -> None:
-    answer = create(admin, name="before")
-    url = f"/v1/instances/{answer['instance_id']}"
+def test_state_as_it_was_at_a_version_or_moment(api: LiveApi, admin: httpx.Client) -> None:
+    url = f"/v1/instances/{running(api, admin, name='before')}"
     moment = datetime.now(UTC).isoformat()
     admin.patch(url, json={"name": "after"})
     assert admin.get(url, params={"version": 1}).json()["name"] == "before"
@@ -159,11 +157,16 @@ def test_state_as_it_was_at_a_version_or_moment(admin: httpx.Client) -> None:
     assert admin.get(url).json()["name"] == "after"
     assert admin.get(url, params={"version": 99}).status_code == 422
     events = admin.get(f"{url}/events").json()
-    assert [e["type"] for e in events["events"]] == ["Created", "Renamed"]
-    assert events["events"][0]["position"] < events["events"][1]["position"]
-    page = admin.get(f"{url}/events", params={"limit": 1, "offset": 1}).json()
+    types = [e["type"] for e in events["events"]]
+    assert types[0] == "Created"
+    assert types[-2:] == ["Provisioned", "Renamed"]
+    assert "ProvisioningStageReached" in types
+    positions = [e["position"] for e in events["events"]]
+    assert positions == sorted(positions)
+    assert [e["version"] for e in events["events"]] == list(range(1, len(types) + 1))
+    page = admin.get(f"{url}/events", params={"limit": 1, "offset": len(types) - 1}).json()
     assert [e["type"] for e in page["events"]] == ["Renamed"]
-    assert page["total"] == 2
+    assert page["total"] == len(types)
 
 
 def test_delete_is_soft_and_repeatable(api: LiveApi, admin: httpx.Client) -> None:
@@ -176,7 +179,12 @@ def test_delete_is_soft_and_repeatable(api: LiveApi, admin: httpx.Client) -> Non
     assert second.status_code == 200
     assert second.json()["already_deleted"] is True
     assert admin.get(f"{url}/wait", params={"status": "deleted"}).status_code == 200
-    assert instance_id not in [i["id"] for i in admin.get("/v1/instances").json()["instances"]]
+    wait_until(
+        lambda: (
+            instance_id not in [i["id"] for i in admin.get("/v1/instances").json()["instances"]]
+        ),
+        message="the list to drop the deleted instance",
+    )
     assert admin.get(url).json()["status"] == "deleted", "the history stays readable"
 
 
@@ -228,19 +236,22 @@ def test_consent_model_policy_and_platform_config(admin: httpx.Client) -> None:
 
 
 def test_rotate_key_and_cleanup_are_for_admins(api: LiveApi, admin: httpx.Client) -> None:
-    instance_id = create(admin)["instance_id"]
+    instance_id = create(admin, configuration={"simulate_failure": "boot"})["instance_id"]
     member = api.client(admin.tenant, role="member")  # type: ignore[attr-defined]
     assert member.post(f"/v1/instances/admin/{instance_id}/rotate-key").status_code == 403
     rotated = admin.post(f"/v1/instances/admin/{instance_id}/rotate-key")
     assert rotated.status_code == 200
     assert admin.get(f"/v1/instances/{instance_id}").json()["agent_key_rotated_at"] is not None
     assert member.post("/v1/instances/cleanup").status_code == 403
-    api.services.app.fail_provisioning(uuid.UUID(instance_id), "boom", "the disk was on fire")
     assert admin.get(f"/v1/instances/{instance_id}/wait", params={"status": "error"}).is_success
+    failed = admin.get(f"/v1/instances/{instance_id}").json()
+    assert failed["error_message"] == "boot: boot failed as asked"
+    assert failed["failed_stage"] == "boot"
     cleaned = admin.post("/v1/instances/cleanup")
     assert cleaned.status_code == 200
     assert cleaned.json()["cleaned"] == 1
-    assert admin.get(f"/v1/instances/{instance_id}").json()["status"] in {"deleting", "deleted"}
+    deleted = admin.get(f"/v1/instances/{instance_id}/wait", params={"status": "deleted"})
+    assert deleted.status_code == 200
 
 
 def test_health_reports_the_instance(api: LiveApi, admin: httpx.Client) -> None:
@@ -261,3 +272,31 @@ def test_liveness_readiness_and_schema(api: LiveApi) -> None:
         assert schema["openapi"].startswith("3.1")
         assert "/v1/instances" in schema["paths"]
         assert anonymous.get("/v1/instances").status_code == 401
+
+
+def test_provisioning_can_be_polled_by_key_and_retried(api: LiveApi, admin: httpx.Client) -> None:
+    unknown = admin.get("/v1/instances/by-key/never-used").json()
+    assert unknown["found"] is False
+    assert unknown["instance_id"] is None
+    answer = admin.post(
+        "/v1/instances",
+        json={"name": "fails once", "configuration": {"simulate_failure": "configure"}},
+        headers={"Idempotency-Key": "deploy-7"},
+    ).json()
+    assert answer["idempotency_key"] == "deploy-7"
+    base = f"/v1/instances/{answer['instance_id']}"
+    assert admin.get(f"{base}/wait", params={"status": "error"}).status_code == 200
+    polled = admin.get("/v1/instances/by-key/deploy-7").json()
+    assert polled["found"] is True
+    assert polled["status"] == "error"
+    assert polled["provisioning_stage"] == "configure"
+    assert polled["error_message"] == "configure: configure failed as asked"
+    assert [log["stage"] for log in polled["logs"]] == [
+        "allocate", "boot", "install_runtime", "configure", "configure",
+    ]  # fmt: skip
+    admin.patch(base, json={"configuration": {}})
+    assert admin.post(f"{base}/retry").json()["status"] == "creating"
+    assert admin.get(f"{base}/wait", params={"status": "running"}).status_code == 200
+    healed = admin.get("/v1/instances/by-key/deploy-7").json()
+    assert healed["status"] == "running"
+    assert healed["hostname"]
