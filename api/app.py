@@ -25,6 +25,7 @@ from api.event_stream import instance_stream, tenant_stream
 from api.instance_settings import InstanceSettingsController
 from api.instances import InstancesController
 from api.lifecycle import LifecycleController
+from api.runtime_proxy import RuntimeController
 from api.system import health, ready
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -33,6 +34,7 @@ CONTROLLERS = (
     LifecycleController,
     InstanceSettingsController,
     ActivityController,
+    RuntimeController,
 )
 log = logging.getLogger("lifeline")
 

@@ -38,6 +38,10 @@ def _register() -> None:
 
     cli.add_command(serve)
     cli.add_command(keys)
+    from api.cli_workers import provision, runtime  # noqa: PLC0415
+
+    cli.add_command(provision)
+    cli.add_command(runtime)
 
 
 def main() -> None:

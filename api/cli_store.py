@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from datetime import datetime
-from types import FrameType
 from uuid import UUID
 
 import click
@@ -18,6 +15,7 @@ from adapters.rebuild import rebuild as rebuild_view
 from adapters.services import Services
 from adapters.settings import get_settings
 from adapters.views.registry import READ_MODELS
+from api.cli_workers import run_until_stopped
 from domain.errors import InvalidError
 
 
@@ -86,20 +84,10 @@ def project(names: tuple[str, ...]) -> None:
         raise click.UsageError(
             f"unknown view(s) {', '.join(unknown)}; known: {', '.join(READ_MODELS)}"
         )
-    services = _services()
-    done = threading.Event()
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    services.start_projections(names or None)
-    click.echo(f"projecting {', '.join(names or READ_MODELS)}", err=True)
-    try:
-        done.wait()
-    finally:
-        services.close()
+    run_until_stopped(
+        f"projections {', '.join(names or READ_MODELS)}",
+        lambda services: services.start_projections(names or None),
+    )
 
 
 @click.command()

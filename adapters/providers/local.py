@@ -47,6 +47,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        # As the runtime's server binds: a port lingering in TIME_WAIT is free to it.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 class LocalProvider(Provider):
     name = "local"
 
@@ -243,7 +254,9 @@ class LocalProvider(Provider):
             if running and self._answers(int(record.get("port", 0))):
                 return self._info(instance_id, running[0].pid, int(record["port"]))
             self._terminate(running)
-            port = free_port()
+            # The same port when it is still free, so the instance's address stays true.
+            previous = int(record.get("port", 0))
+            port = previous if previous and port_free(previous) else free_port()
             child = self._spawn(instance_id, port)
             self._wait_ready(instance_id, child, port)
             config = record.get("config")
