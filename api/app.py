@@ -42,6 +42,8 @@ log = logging.getLogger("lifeline")
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:
     """The app for these settings; `services` lets a caller (a test) share its own."""
     settings = settings or get_settings()
+    # Every runtime call would otherwise log a line at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     owned = services is None
     services = services or Services(settings)
     keys = ApiKeyStore(services.datastore)

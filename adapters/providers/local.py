@@ -104,9 +104,23 @@ class LocalProvider(Provider):
         temporary.write_text(json.dumps(record))
         temporary.replace(folder / "runtime.json")  # atomic: a crash leaves old or new
 
-    def processes(self, instance_id: UUID) -> list[psutil.Process]:
-        """Every live runtime process of this instance, whoever started it."""
+    def processes(self, instance_id: UUID, *, scan: bool = False) -> list[psutil.Process]:
+        """The instance's live runtime processes. Without `scan`, the one its record names
+        (cheap); with it, every process on the machine whose command line names the instance,
+        which also finds one that a crash left unrecorded."""
         marker = str(instance_id)
+        if not scan:
+            pid = self._record(instance_id).get("pid")
+            try:
+                process = psutil.Process(int(pid)) if pid else None
+                if process is None or marker not in process.cmdline():
+                    return []
+                if process.status() == psutil.STATUS_ZOMBIE:
+                    self._reap(process.pid)
+                    return []
+            except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+                return []
+            return [process]
         found = []
         for process in psutil.process_iter(["cmdline", "status"]):
             try:
@@ -128,6 +142,9 @@ class LocalProvider(Provider):
 
     def _spawn(self, instance_id: UUID, port: int) -> subprocess.Popen[bytes]:
         folder = self._dir(instance_id)
+        # Recorded before the process exists, so a crash right after the spawn is still seen
+        # (the next provision then scans the process table).
+        self._write(instance_id, {"pid": None, "port": port, "spawning": True})
         with (folder / "runtime.log").open("ab") as log:
             child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", RUNTIME_MODULE, "--port", str(port), "--instance",
@@ -194,8 +211,10 @@ class LocalProvider(Provider):
     ) -> RuntimeInfo:
         with self._locked(instance_id):
             report("allocate", "reserving a loopback port and a runtime folder")
-            running = self.processes(instance_id)
             record = self._record(instance_id)
+            # Only an instance with a record can have a runtime already (from an attempt a
+            # crash interrupted); scanning the whole process table is for that case alone.
+            running = self.processes(instance_id, scan=True) if record else []
             keep = next((p for p in running if p.pid == record.get("pid")), None)
             self._terminate([p for p in running if p is not keep])
             if keep is not None and self._answers(int(record["port"])):
@@ -245,7 +264,7 @@ class LocalProvider(Provider):
 
     def stop(self, instance_id: UUID) -> None:
         with self._locked(instance_id):
-            self._terminate(self.processes(instance_id))
+            self._terminate(self.processes(instance_id, scan=True))
 
     def start(self, instance_id: UUID) -> RuntimeInfo:
         with self._locked(instance_id):
@@ -270,7 +289,7 @@ class LocalProvider(Provider):
 
     def destroy(self, instance_id: UUID) -> None:
         with self._locked(instance_id) as folder:
-            self._terminate(self.processes(instance_id))
+            self._terminate(self.processes(instance_id, scan=True))
             shutil.rmtree(folder, ignore_errors=True)
         with self._guard:
             self._locks.pop(instance_id, None)

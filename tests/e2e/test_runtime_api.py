@@ -43,7 +43,7 @@ def local_api(
 def runtime_processes(api: LiveApi, instance_id: str) -> list[psutil.Process]:
     provider = api.services.provider
     assert isinstance(provider, LocalProvider)
-    return provider.processes(UUID(instance_id))
+    return provider.processes(UUID(instance_id), scan=True)
 
 
 def port_is_free(port: int) -> bool:

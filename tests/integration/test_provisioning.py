@@ -85,7 +85,7 @@ def test_a_provisioner_killed_halfway_leaves_exactly_one_runtime(
     provider = services.provider
     assert isinstance(provider, LocalProvider)
     for instance_id in ids:
-        assert len(provider.processes(instance_id)) == 1, "two runtimes for one instance"
+        assert len(provider.processes(instance_id, scan=True)) == 1, "two runtimes for one instance"
         state = services.app.get_instance(None, instance_id)
         assert state.ip_address == f"127.0.0.1:{provider._record(instance_id)['port']}"
 
@@ -106,7 +106,7 @@ def test_a_runtime_that_cannot_start_fails_usefully_and_a_retry_heals_it(
     wait_until(lambda: status(services, instance_id) == "running", 30)
     provider = services.provider
     assert isinstance(provider, LocalProvider)
-    assert len(provider.processes(instance_id)) == 1
+    assert len(provider.processes(instance_id, scan=True)) == 1
 
 
 def test_an_instance_stuck_in_a_transition_goes_to_error(services: Services) -> None:
