@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.postgres import PostgresDatastore
@@ -26,7 +26,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from adapters.providers.base import Provider, ProviderError, ProvisionFailedError
 from adapters.telemetry import TelemetryBook
-from adapters.views.sql import Cursor, SQLView
+from adapters.views.position import ProvisionerPosition
 from domain.application import Lifeline
 from domain.errors import DomainError
 from domain.instance import Instance, Status
@@ -35,17 +35,6 @@ log = logging.getLogger(__name__)
 TRANSITIONAL = ("creating", "restarting", "deleting")
 HEALTH_INTERVAL = 2.0
 WATCH_INTERVAL = 5.0
-
-
-class ProvisionerPosition(SQLView):
-    """Only a position: the provisioner's work is in the provider, not in tables."""
-
-    name = "provisioner"
-    schema: ClassVar = ()
-    tables: ClassVar = ()
-
-    def apply_op(self, c: Cursor, op: Any, position: int) -> None:
-        pass
 
 
 class Provisioner:
@@ -150,7 +139,7 @@ class Provisioner:
                 log.error("provisioning work at position %s failed: %s", position, error)
             done_up_to = position
         if done_up_to is not None:
-            self.tracking.apply([(done_up_to, ())], self.app.name)
+            self.tracking.record(done_up_to, self.app.name)
 
     def _handler_for(self, domain_event: Any) -> Callable[[UUID], None] | None:
         if not isinstance(domain_event, Instance.Event):

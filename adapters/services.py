@@ -14,6 +14,7 @@ from adapters.providers.base import Provider, RuntimeUnavailableError
 from adapters.providers.local import LocalProvider
 from adapters.providers.simulated import SimulatedProvider
 from adapters.provisioner import Provisioner
+from adapters.relay import Relay
 from adapters.runner import Runner
 from adapters.runtime_client import RuntimeClient
 from adapters.settings import Settings, SettingsError
@@ -77,6 +78,23 @@ class Services:
         and the relay where settings ask for it."""
         self.start_projections()
         self.start_provisioner()
+        if self.settings.nats_url:
+            self.start_relay()
+
+    def start_relay(self) -> Relay:
+        if not self.settings.nats_url:
+            raise SettingsError("set LIFELINE_NATS_URL (e.g. nats://127.0.0.1:4222) to relay")
+        relay = Relay(
+            self.app,
+            self.datastore,
+            self.settings.nats_url,
+            stream=self.settings.nats_stream,
+            prefix=self.settings.nats_subject_prefix,
+            duplicate_window=self.settings.nats_duplicate_window,
+            max_in_flight=self.settings.nats_max_in_flight,
+        )
+        self.add_worker(relay)
+        return relay
 
     def start_provisioner(self) -> Provisioner:
         provisioner = Provisioner(

@@ -27,6 +27,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # NATS: empty means run without NATS.
     nats_url: str = ""
     nats_stream: str = "LIFELINE"
+    # Subjects are <prefix>.<tenant>.<kind>.<id>.<Event>; a second deployment on the same
+    # NATS server (or a test) picks its own prefix.
+    nats_subject_prefix: str = "lifeline"
     nats_duplicate_window: float = 120.0
     nats_max_in_flight: int = 1000
     # Runtime provider: local (OS processes), or simulated (an in-memory fake for tests).

@@ -42,6 +42,10 @@ def _register() -> None:
 
     cli.add_command(provision)
     cli.add_command(runtime)
+    from api.cli_events import events, relay  # noqa: PLC0415
+
+    cli.add_command(relay)
+    cli.add_command(events)
 
 
 def main() -> None:
