@@ -231,3 +231,29 @@ def test_nats_down_does_not_stop_commands_and_the_backlog_drains(
         assert services.lags()["relay"] == 0
     finally:
         services.close()
+
+
+def test_events_tail_prints_events_from_a_position(settings: Settings) -> None:
+    services = Services(settings)
+    try:
+        relay = services.start_relay()
+        ids = burst(services, 3)
+        wait_until(lambda: relay.position() == services.app.recorder.max_notification_id(), 30)
+        _, env = relay_command(settings)
+        command = [sys.executable, "-c", "from api.cli import main; main()", "events", "tail"]
+        done = subprocess.run(
+            [*command, "--since", "2", "--count", "3", "--json"],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        bodies = [decode(line.encode()) for line in done.stdout.splitlines()]
+        assert [b.position for b in bodies] == [3, 4, 5]
+        only = ["--type", "Renamed", "--instance", str(ids[1])]
+        typed = subprocess.run(
+            [*command, "--since", "0", "--count", "1", *only],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        [line] = typed.stdout.splitlines()
+        assert str(ids[1]) in line
+        assert "\tRenamed\t" in line
+    finally:
+        services.close()
