@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import msgspec
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
@@ -81,6 +83,10 @@ class Provisioner:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _follow(self) -> None:
+        try:
+            self.reconcile()
+        except Exception:
+            log.exception("reconciling the runtimes with the store failed; following anyway")
         while not self.stopping.is_set():
             try:
                 self._follow_once()
@@ -148,9 +154,9 @@ class Provisioner:
             "Created": self.provision,
             "RetryRequested": self.provision,
             "Paused": self._when(Status.PAUSED, self.provider.pause),
-            "Resumed": self._when(Status.RUNNING, self.provider.resume),
+            "Resumed": self._when(Status.RUNNING, self.provider.resume, push_policy=True),
             "Stopped": self._when(Status.STOPPED, self.provider.stop),
-            "Started": self._when(Status.RUNNING, self.provider.start),
+            "Started": self._when(Status.RUNNING, self.provider.start, push_policy=True),
             "RestartRequested": self.restart,
             "DeletionRequested": self.delete,
         }.get(type(domain_event).__name__)
@@ -161,7 +167,9 @@ class Provisioner:
         instance: Instance = self.app.repository.get(instance_id)
         return instance
 
-    def _when(self, status: Status, action: Callable[[UUID], Any]) -> Callable[[UUID], None]:
+    def _when(
+        self, status: Status, action: Callable[[UUID], Any], *, push_policy: bool = False
+    ) -> Callable[[UUID], None]:
         """Acts only if the instance is still in the status the event put it in: replaying an
         old Paused after a Resumed must not pause the runtime again."""
 
@@ -172,8 +180,46 @@ class Provisioner:
                 action(instance_id)
             except ProviderError as e:
                 self._fail(instance_id, "runtime_action_failed", str(e))
+                return
+            if push_policy:
+                self._push_policy(instance_id)
 
         return act
+
+    def _push_policy(self, instance_id: UUID) -> None:
+        """A model policy changed while the runtime was away reaches it when it is back."""
+        policy = self._status(instance_id).model_policy
+        if not policy:
+            return
+        try:
+            self.provider.push_model_policy(instance_id, dict(policy))
+        except ProviderError as e:
+            log.warning("could not push the model policy to %s: %s", instance_id, e)
+
+    def reconcile(self) -> dict[UUID, str]:
+        """Brings what the provider holds in line with the store after a restart of Lifeline:
+        a runtime left behind by a deleted instance is torn down, and one that should be paused
+        or stopped is made so. Runtimes of instances this store does not know are left alone
+        (another Lifeline may share the provider). Answers what was done, per instance."""
+        done: dict[UUID, str] = {}
+        for instance_id in self.provider.known():
+            try:
+                status = self._status(instance_id).status
+            except AggregateNotFoundError:
+                continue  # not ours
+            try:
+                if status == Status.DELETED:
+                    self.provider.destroy(instance_id)
+                    done[instance_id] = "destroyed"
+                elif status == Status.STOPPED and self.provider.find(instance_id):
+                    self.provider.stop(instance_id)
+                    done[instance_id] = "stopped"
+                elif status == Status.PAUSED and self.provider.find(instance_id):
+                    self.provider.pause(instance_id)
+                    done[instance_id] = "paused"
+            except ProviderError as e:
+                log.warning("could not reconcile the runtime of %s: %s", instance_id, e)
+        return done
 
     def provision(self, instance_id: UUID) -> None:
         instance = self._status(instance_id)
@@ -208,6 +254,7 @@ class Provisioner:
         except ProviderError as e:
             self._fail(instance_id, "restart_failed", str(e))
             return
+        self._push_policy(instance_id)
         with contextlib.suppress(DomainError):
             self.app.complete_restart(instance_id)
 
@@ -245,19 +292,16 @@ class Provisioner:
         for instance_id in self.provider.known():
             try:
                 instance = self._status(instance_id)
-            except Exception:  # noqa: BLE001 - a runtime with no instance is not ours to judge
-                log.debug("runtime %s has no instance in this store", instance_id)
-                continue
+            except AggregateNotFoundError:
+                continue  # a runtime with no instance in this store is not ours to judge
             if instance.status != Status.RUNNING:
                 continue
             previous = self.health.get(instance_id)
             sample = self.provider.health(instance_id)
-            if sample.health_status != "healthy" and previous is not None:
-                sample = (
-                    sample.__class__(**{**sample.__dict__, "failures": previous.failures + 1})
-                    if False
-                    else sample
-                )
+            if sample.health_status != "healthy":
+                # Consecutive unhealthy samples: the API shows how long it has been going on.
+                failures = (previous.failures if previous else 0) + 1
+                sample = msgspec.structs.replace(sample, failures=failures)
             self.health.record(instance_id, sample)
             if sample.health_status != instance.health_status:
                 with contextlib.suppress(DomainError):
@@ -274,6 +318,8 @@ class Provisioner:
             instance = self._status(instance_id)
             if instance.status not in TRANSITIONAL or now - instance.status_changed_at < limit:
                 continue
+            if instance.status == Status.DELETING and instance.error_code == "teardown_failed":
+                continue  # already said, and a DeletionFailed does not restart the clock
             reason = (
                 f"stuck in {instance.status} for more than {self.transition_timeout:g}s "
                 f"(last stage: {instance.provisioning_stage or 'none'})"

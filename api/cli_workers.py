@@ -46,6 +46,8 @@ def provision() -> None:
 @click.command()
 @click.option("--port", type=int, required=True, help="loopback port to serve on")
 @click.option("--instance", default="local", help="the instance this runtime serves")
-def runtime(port: int, instance: str) -> None:
+@click.option("--state-dir", default=None, help="keep config and conversations here")
+@click.option("--fail-start", is_flag=True, help="exit at once, as a broken runtime would")
+def runtime(port: int, instance: str, state_dir: str | None, fail_start: bool) -> None:
     """Serve the reference runtime (the runtime contract) for one instance."""
-    serve_runtime(port, instance)
+    serve_runtime(port, instance, state_dir, fail_start=fail_start)

@@ -1,5 +1,8 @@
 """The local provider: each instance's runtime is an OS process on this machine, serving the
-runtime contract on a free loopback port.
+runtime contract on a free loopback port. Pause is SIGSTOP, resume SIGCONT, stop SIGTERM (then
+SIGKILL after a grace period), start and restart a new process, destroy all of that plus the
+instance's folder. The runtime keeps its own state (config, conversations) in that folder, so it
+survives a restart of the process.
 
 What a runtime is lives on disk (`<runtime_dir>/<instance_id>/runtime.json`) and in the process
 table (each runtime's command line names its instance), so a restarted Lifeline finds its
@@ -28,12 +31,14 @@ import httpx
 import psutil
 
 from adapters.providers.base import (
+    HTTP_ERROR,
     Provider,
     ProvisionFailedError,
     RuntimeInfo,
     RuntimeUnavailableError,
     StageReporter,
 )
+from adapters.runtime_client import TIMEOUT, contract_call
 from adapters.telemetry import HealthSample
 
 RUNTIME_MODULE = "adapters.reference_runtime"
@@ -45,6 +50,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def port_free(port: int) -> bool:
@@ -66,6 +76,7 @@ class LocalProvider(Provider):
         self.root.mkdir(parents=True, exist_ok=True)
         self.grace = grace
         self.http = httpx.Client(timeout=PROBE_TIMEOUT)
+        self.contract = httpx.Client(timeout=TIMEOUT)
         # Children we started, so they can be reaped instead of lingering as zombies.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._locks: dict[UUID, threading.Lock] = {}
@@ -148,7 +159,7 @@ class LocalProvider(Provider):
         with (folder / "runtime.log").open("ab") as log:
             child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", RUNTIME_MODULE, "--port", str(port), "--instance",
-                 str(instance_id)],
+                 str(instance_id), "--state-dir", str(folder)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -170,7 +181,9 @@ class LocalProvider(Provider):
                     "runtime_exited",
                     f"the runtime exited with code {child.returncode} while starting: {last}",
                 )
-            if self._answers(port):
+            # A bare connect until something listens: refused at once and far cheaper than an
+            # HTTP request, which matters when many runtimes start together.
+            if listening(port) and self._answers(port):
                 return
             time.sleep(0.01)
         self._terminate([psutil.Process(child.pid)])
@@ -244,7 +257,7 @@ class LocalProvider(Provider):
             response = self.http.post(f"http://127.0.0.1:{port}/api/config", json=configuration)
         except httpx.HTTPError as e:
             raise ProvisionFailedError("configure", "configure_failed", str(e)) from None
-        if response.status_code != 200:  # noqa: PLR2004
+        if response.status_code >= HTTP_ERROR:
             raise ProvisionFailedError("configure", "configure_failed", response.text[:300])
         self.remember_config(instance_id, configuration)
 
@@ -252,7 +265,7 @@ class LocalProvider(Provider):
         with self._locked(instance_id):
             processes = self.processes(instance_id)
             if not processes:
-                raise RuntimeUnavailableError(instance_id, "not running")
+                raise RuntimeUnavailableError(instance_id, "stopped", "no runtime process")
             for process in processes:
                 process.send_signal(sig)
 
@@ -279,7 +292,9 @@ class LocalProvider(Provider):
             child = self._spawn(instance_id, port)
             self._wait_ready(instance_id, child, port)
             config = record.get("config")
-            if isinstance(config, dict):
+            # A runtime that kept its own state has the newer configuration; the recorded one
+            # is only for a runtime that lost it.
+            if isinstance(config, dict) and not (self._dir(instance_id) / "state.json").exists():
                 self._configure(instance_id, port, config)
             return self._info(instance_id, child.pid, port)
 
@@ -297,14 +312,39 @@ class LocalProvider(Provider):
     # -- what the runtime is like -----------------------------------------------------------
 
     def base_url(self, instance_id: UUID) -> str:
+        """Checked against the process table first: a paused (SIGSTOPped) runtime would accept
+        the connection and never answer, so the caller would only learn it from a timeout."""
         record = self._record(instance_id)
         processes = self.processes(instance_id)
         if not record or not processes:
-            raise RuntimeUnavailableError(instance_id, "stopped")
-        with contextlib.suppress(psutil.NoSuchProcess):
+            raise RuntimeUnavailableError(instance_id, "stopped", "no runtime process")
+        try:
             if processes[0].status() == psutil.STATUS_STOPPED:
-                raise RuntimeUnavailableError(instance_id, "paused")
+                raise RuntimeUnavailableError(instance_id, "paused", "the process is suspended")
+        except psutil.NoSuchProcess:
+            raise RuntimeUnavailableError(instance_id, "stopped", "the process ended") from None
         return f"http://127.0.0.1:{record['port']}"
+
+    def call(
+        self,
+        instance_id: UUID,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> tuple[int, Any]:
+        base = self.base_url(instance_id)
+        return contract_call(self.contract, instance_id, base, method, path, body, params)
+
+    def find(self, instance_id: UUID) -> RuntimeInfo | None:
+        record = self._record(instance_id)
+        if not record:
+            return None  # the record is written before any process starts: no record, no runtime
+        # A record without a pid is a crash between recording and spawning: look for the process.
+        processes = self.processes(instance_id, scan=not record.get("pid"))
+        if not processes or not record.get("port"):
+            return None
+        return self._info(instance_id, processes[0].pid, int(record["port"]))
 
     def health(self, instance_id: UUID) -> HealthSample:
         record = self._record(instance_id)
@@ -348,6 +388,7 @@ class LocalProvider(Provider):
 
     def close(self) -> None:
         self.http.close()
+        self.contract.close()
 
 
 def pid_alive(pid: int) -> bool:
