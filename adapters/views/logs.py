@@ -41,25 +41,13 @@ class SQLLogsView(SQLView, LogsView):
             )
 
     def list_logs(self, query: LogQuery) -> LogPage:
-        where = ["instance_id=?"]
-        params: list[Any] = [query.instance_id]
-        for column in ("log_type", "level", "stage"):
-            value = getattr(query, column)
-            if value is not None:
-                where.append(f"{column}=?")
-                params.append(value)
-        condition = " AND ".join(where)
-        with self.reading() as c:
-            rows = self.run(
-                c,
-                f"SELECT {', '.join(COLUMNS)} FROM {{t}} WHERE {condition} "
-                "ORDER BY seq LIMIT ? OFFSET ?",
-                *params, query.limit, query.offset,
-            ).fetchall()  # fmt: skip
-            total = int(
-                self.run(c, f"SELECT COUNT(*) AS n FROM {{t}} WHERE {condition}", *params)
-                .fetchone()["n"]
-            )  # fmt: skip
+        filters = {
+            "instance_id": query.instance_id,
+            "log_type": query.log_type,
+            "level": query.level,
+            "stage": query.stage,
+        }
+        rows, total = self.page(COLUMNS, filters, "seq", query.limit, query.offset)
         return LogPage([_row(r) for r in rows], total)
 
 

@@ -44,25 +44,12 @@ class SQLPlansView(SQLView, PlansView):
             self.run(c, f"UPDATE {{t}} SET {assignments} WHERE id=?", *fields.values(), op.id)
 
     def list_plans(self, query: PlanQuery) -> PlanPage:
-        where = ["instance_id=?"]
-        params: list[Any] = [query.instance_id]
-        for column in ("status", "plan_type"):
-            value = getattr(query, column)
-            if value is not None:
-                where.append(f"{column}=?")
-                params.append(value)
-        condition = " AND ".join(where)
-        with self.reading() as c:
-            rows = self.run(
-                c,
-                f"SELECT {', '.join(COLUMNS)} FROM {{t}} WHERE {condition} "
-                "ORDER BY created_at, id LIMIT ? OFFSET ?",
-                *params, query.limit, query.offset,
-            ).fetchall()  # fmt: skip
-            total = int(
-                self.run(c, f"SELECT COUNT(*) AS n FROM {{t}} WHERE {condition}", *params)
-                .fetchone()["n"]
-            )  # fmt: skip
+        filters = {
+            "instance_id": query.instance_id,
+            "status": query.status,
+            "plan_type": query.plan_type,
+        }
+        rows, total = self.page(COLUMNS, filters, "created_at, id", query.limit, query.offset)
         return PlanPage([_row(r) for r in rows], total)
 
 

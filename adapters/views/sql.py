@@ -104,6 +104,29 @@ class SQLView(View):
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
                 yield curs
 
+    def page(
+        self,
+        columns: Sequence[str],
+        filters: dict[str, Any],
+        order: str,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Row], int]:
+        """One page of rows matching every non-None filter (column=value), and their count."""
+        given = {k: v for k, v in filters.items() if v is not None}
+        condition = " AND ".join(f"{column}=?" for column in given) or "1=1"
+        with self.reading() as c:
+            rows = self.run(
+                c,
+                f"SELECT {', '.join(columns)} FROM {{t}} WHERE {condition} "
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
+                *given.values(), limit, offset,
+            ).fetchall()  # fmt: skip
+            total = self.run(
+                c, f"SELECT COUNT(*) AS n FROM {{t}} WHERE {condition}", *given.values()
+            ).fetchone()["n"]
+        return list(rows), int(total)
+
     # -- schema ---------------------------------------------------------------------------
 
     def create_table(self) -> None:

@@ -199,8 +199,7 @@ def test_the_relay_rides_out_a_nats_restart(
         writer = threading.Thread(target=burst, args=(services, 300))
         writer.start()
         wait_until(lambda: relay.position() > 50, 30)
-        own_nats.stop()
-        time.sleep(0.5)
+        own_nats.stop()  # returns once the server process has exited
         own_nats.start()
         writer.join()
         wait_until(lambda: relayed_everything(services, settings), 60, 0.2)
