@@ -39,6 +39,8 @@ async def first_sequence_after(js: nats.js.JetStreamContext, stream: str, positi
     """The stream sequence of the first event stored after `position` (binary search: the
     relay publishes in store order, so positions grow with sequences)."""
     info = await js.stream_info(stream)
+    if not info.state.messages:
+        return info.state.last_seq + 1  # empty: whatever comes next
     low, high = info.state.first_seq, info.state.last_seq + 1
     while low < high:
         middle = (low + high) // 2
@@ -63,6 +65,12 @@ async def tail(
     nc = await nats.connect(settings.nats_url, connect_timeout=5)
     js = nc.jetstream()
     stream = settings.nats_stream
+    try:
+        await js.stream_info(stream)
+    except nats.js.errors.NotFoundError:
+        await nc.close()
+        problem = f"no stream {stream} on {settings.nats_url}: start the relay"
+        raise click.ClickException(problem) from None
     if since is None:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
     else:

@@ -63,6 +63,10 @@ class PlansView(View):
     @abstractmethod
     def list_plans(self, query: PlanQuery) -> PlanPage: ...
 
+    @abstractmethod
+    def get_plan(self, instance_id: UUID, plan_id: UUID) -> PlanRow | None:
+        """The plan, if it belongs to that instance: callers authorise on the instance."""
+
 
 class PlansProjection(ReadModel[PlansView]):
     name = "plans"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 from functools import singledispatchmethod
 from typing import Any
@@ -77,7 +77,8 @@ class UsageProjection(ReadModel[UsageView]):
             AddUsage(
                 instance_id=e.instance_id,
                 tenant_id=e.tenant_id,
-                day=e.timestamp.date(),
+                # A sample stamped in another zone still belongs to its UTC day.
+                day=e.timestamp.astimezone(UTC).date(),
                 requests=e.requests,
                 tokens=e.tokens,
                 cost_units=to_units(e.cost),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, ClassVar
+from uuid import UUID
 
 from adapters.views.sql import Cursor, Row, SQLView, parse_time
 from projections.logs import AddLog, LogPage, LogQuery, LogRow, LogsView
@@ -54,7 +55,7 @@ class SQLLogsView(SQLView, LogsView):
 def _row(r: Row) -> LogRow:
     return LogRow(
         id=r["id"],
-        instance_id=r["instance_id"],
+        instance_id=UUID(str(r["instance_id"])),
         tenant_id=r["tenant_id"],
         seq=int(r["seq"]),
         log_type=r["log_type"],

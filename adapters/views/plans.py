@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from uuid import UUID
 
 from adapters.views.sql import Cursor, Row, SQLView, parse_time
 from projections.plans import AddPlan, ChangePlan, PlanPage, PlanQuery, PlanRow, PlansView
@@ -52,11 +53,21 @@ class SQLPlansView(SQLView, PlansView):
         rows, total = self.page(COLUMNS, filters, "created_at, id", query.limit, query.offset)
         return PlanPage([_row(r) for r in rows], total)
 
+    def get_plan(self, instance_id: UUID, plan_id: UUID) -> PlanRow | None:
+        with self.reading() as c:
+            row = self.run(
+                c,
+                f"SELECT {', '.join(COLUMNS)} FROM {{t}} WHERE id=? AND instance_id=?",
+                plan_id,
+                instance_id,
+            ).fetchone()
+        return None if row is None else _row(row)
+
 
 def _row(r: Row) -> PlanRow:
     return PlanRow(
-        id=r["id"],
-        instance_id=r["instance_id"],
+        id=UUID(str(r["id"])),
+        instance_id=UUID(str(r["instance_id"])),
         tenant_id=r["tenant_id"],
         title=r["title"],
         description=r["description"],

@@ -41,6 +41,10 @@ def relay_settings(database_url: str, tmp: Path, nats_url: str) -> Settings:
     )
 
 
+def head(services: Services) -> int:
+    return services.app.recorder.max_notification_id() or 0
+
+
 def stored_ids(services: Services) -> list[str]:
     found = services.app.recorder.select_notifications(start=1, limit=1_000_000)
     return [f"{n.originator_id}:{n.originator_version}" for n in found]
@@ -99,7 +103,7 @@ def test_a_burst_lands_exactly_once_in_store_order(settings: Settings) -> None:
     try:
         relay = services.start_relay()
         burst(services, 150)
-        wait_until(lambda: relay.position() == services.app.recorder.max_notification_id(), 30)
+        wait_until(lambda: relay.position() == head(services), 30)
         ids = stream_ids(settings)
         assert ids == stored_ids(services)
         assert len(ids) == len(set(ids)) == 300
@@ -116,7 +120,7 @@ def test_messages_carry_subject_body_and_masked_secrets(settings: Settings) -> N
             ADMIN, name="subject", environment_variables={"TOKEN": "top-secret"}
         )
         services.app.rename(ADMIN, created.id, "renamed")
-        wait_until(lambda: relay.position() == services.app.recorder.max_notification_id(), 30)
+        wait_until(lambda: relay.position() == head(services), 30)
 
         async def read() -> list[Any]:
             nc = await nats.connect(settings.nats_url)
@@ -134,6 +138,33 @@ def test_messages_carry_subject_body_and_masked_secrets(settings: Settings) -> N
         assert (body.position, body.version, body.tenant, body.type) == (1, 1, "acme", "Created")
         assert body.data["environment_variables"] == {"TOKEN": "********"}
         assert decode(second.data).tenant == "acme", "later events know their tenant too"
+    finally:
+        services.close()
+
+
+def test_a_relay_behind_the_stream_resumes_from_it_without_republishing(
+    settings: Settings,
+) -> None:
+    """Killed after the acknowledgements but before recording its position, the relay finds
+    its events in the stream on restart and moves past them: exactly once even after the
+    duplicate window has passed (nothing is published again, so dedup is not needed)."""
+    services = Services(settings)
+    try:
+        relay = services.start_relay()
+        burst(services, 20)
+        wait_until(lambda: relay.position() == head(services), 30)
+        services.close()
+        services = Services(settings)
+        with services.datastore.transaction(commit=True) as c:
+            c.execute("UPDATE relay_tracking SET notification_id = 0")
+        assert _relay_position(services) == 0
+        again = services.start_relay()
+        wait_until(lambda: again.position() == head(services), 30)
+        assert again.published == 0
+        burst(services, 5)
+        wait_until(lambda: again.position() == head(services), 30)
+        assert again.published == 10
+        assert stream_ids(settings) == stored_ids(services)
     finally:
         services.close()
 
@@ -169,11 +200,11 @@ def test_a_relay_killed_mid_burst_still_publishes_exactly_once(settings: Setting
         wait_until(lambda: _relay_position(services) > 20, 30, 0.005)
         relay.send_signal(signal.SIGKILL)
         relay.wait()
-        killed_at = services.app.recorder.max_notification_id()
-        wait_until(lambda: services.app.recorder.max_notification_id() > killed_at + 100, 30)
+        killed_at = head(services)
+        wait_until(lambda: head(services) > killed_at + 100, 30)
         writing.clear()
         writer.join()
-        assert _relay_position(services) < services.app.recorder.max_notification_id()
+        assert _relay_position(services) < head(services)
         relay = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
         wait_until(lambda: relayed_everything(services, settings), 60, 0.2)
     finally:
@@ -215,7 +246,7 @@ def test_nats_down_does_not_stop_commands_and_the_backlog_drains(
     try:
         relay = services.start_relay()
         burst(services, 5)
-        wait_until(lambda: relay.position() == services.app.recorder.max_notification_id(), 30)
+        wait_until(lambda: relay.position() == head(services), 30)
         own_nats.stop()
         down_until = time.monotonic() + 10
         accepted = 0
@@ -223,7 +254,7 @@ def test_nats_down_does_not_stop_commands_and_the_backlog_drains(
             burst(services, 1)
             accepted += 1
         assert accepted > 20, "commands must keep succeeding while NATS is down"
-        assert relay.position() < services.app.recorder.max_notification_id()
+        assert relay.position() < head(services)
         assert services.lags()["relay"] > 0
         own_nats.start()
         wait_until(lambda: relayed_everything(services, settings), 60, 0.2)
@@ -237,7 +268,7 @@ def test_events_tail_prints_events_from_a_position(settings: Settings) -> None:
     try:
         relay = services.start_relay()
         ids = burst(services, 3)
-        wait_until(lambda: relay.position() == services.app.recorder.max_notification_id(), 30)
+        wait_until(lambda: relay.position() == head(services), 30)
         _, env = relay_command(settings)
         command = [sys.executable, "-c", "from api.cli import main; main()", "events", "tail"]
         done = subprocess.run(
