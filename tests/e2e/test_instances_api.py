@@ -134,6 +134,8 @@ def test_wait_times_out_with_408(api: LiveApi, admin: httpx.Client) -> None:
 
 def test_put_and_patch_honour_if_match(api: LiveApi, admin: httpx.Client) -> None:
     url = f"/v1/instances/{running(api, admin, name='first', region='eu')}"
+    # The first health sample bumps the version; take the ETag after it.
+    wait_until(lambda: admin.get(url).json()["health_status"] == "healthy", message="health")
     version = admin.get(url).headers["etag"]
     stale = admin.patch(url, json={"region": "us"}, headers={"If-Match": '"999"'})
     assert stale.status_code == 412
@@ -159,14 +161,17 @@ def test_state_as_it_was_at_a_version_or_moment(api: LiveApi, admin: httpx.Clien
     events = admin.get(f"{url}/events").json()
     types = [e["type"] for e in events["events"]]
     assert types[0] == "Created"
-    assert types[-2:] == ["Provisioned", "Renamed"]
+    # The health sampler may record a HealthChanged at any moment; it is telemetry's event.
+    lifecycle = [t for t in types if t != "HealthChanged"]
+    assert lifecycle[-2:] == ["Provisioned", "Renamed"]
     assert "ProvisioningStageReached" in types
     positions = [e["position"] for e in events["events"]]
     assert positions == sorted(positions)
     assert [e["version"] for e in events["events"]] == list(range(1, len(types) + 1))
-    page = admin.get(f"{url}/events", params={"limit": 1, "offset": len(types) - 1}).json()
+    renamed_at = types.index("Renamed")
+    page = admin.get(f"{url}/events", params={"limit": 1, "offset": renamed_at}).json()
     assert [e["type"] for e in page["events"]] == ["Renamed"]
-    assert page["total"] == len(types)
+    assert page["total"] >= len(types)
 
 
 def test_delete_is_soft_and_repeatable(api: LiveApi, admin: httpx.Client) -> None:
